@@ -1,0 +1,1 @@
+"""Host-side conversion: one module per target under ``converters.targets``, sequenced by ``converters.pipeline``."""
