@@ -49,7 +49,8 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "config": {"runs": RUNS, "install": "pip install '.[agent]' into a fresh venv (packages from the local index/cache)"},
+        "config": {"runs": RUNS,
+                   "install": "pip install '.[agent]' into a fresh venv (packages from the local index/cache)"},
         "machine": machine_facts(),
         "edgekit_help_s": {"median": statistics.median(help_s), "runs": help_s},
         "profiles_list_s": {"median": statistics.median(list_s), "runs": list_s},
@@ -61,7 +62,8 @@ def main() -> None:
     md = [
         "# CLI start-up and device install size",
         "",
-        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, Python {result['machine']['python']}.",
+        f"Machine: {result['machine']['cpu']}, {result['machine']['cores']} cores, "
+        f"Python {result['machine']['python']}.",
         "",
         "| measure | value |",
         "| --- | --- |",

@@ -136,10 +136,10 @@ def now_iso() -> str:
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_schema(name: str) -> dict[str, Any]:
     """A JSON Schema shipped in edgekit/schemas/ (``manifest``, ``report``, and the MQTT payloads)."""
-    text = resources.files("edgekit").joinpath("schemas", f"{name}.schema.json").read_text(encoding="utf-8")
+    text = (resources.files("edgekit") / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)  # type: ignore[no-any-return]
 
 

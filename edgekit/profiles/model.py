@@ -128,7 +128,9 @@ def check_profile(p: DeviceProfile) -> list[tuple[str, str]]:
                 )
             )
     if runtimes and p.runtime.name not in runtimes:
-        problems.append(("runtime.name", f"{p.runtime.name!r} executes none of the targets; they need {sorted(runtimes)}"))
+        problems.append(
+            ("runtime.name", f"{p.runtime.name!r} executes none of the targets; they need {sorted(runtimes)}")
+        )
     wrong_isa = set(p.isa) - (ARM_FEATURES if p.arch == "arm64" else X86_FEATURES)
     if wrong_isa:
         problems.append(("isa", f"{sorted(wrong_isa)} are not {p.arch} features"))
@@ -146,9 +148,12 @@ def check_profile(p: DeviceProfile) -> list[tuple[str, str]]:
         if p.power.idle_watts is None or p.power.max_watts is None:
             problems.append(("power", "source 'estimated' needs idle_watts and max_watts"))
         elif not 0 < p.power.idle_watts < p.power.max_watts:
-            problems.append(("power", f"need 0 < idle_watts < max_watts, got {p.power.idle_watts} / {p.power.max_watts}"))
+            got = f"{p.power.idle_watts} / {p.power.max_watts}"
+            problems.append(("power", f"need 0 < idle_watts < max_watts, got {got}"))
     if p.os == "linux" and p.arch == "arm64" and not p.qemu_cpu:
-        problems.append(("qemu_cpu", "ARM64 Linux boards name the qemu CPU model used to check artifacts (e.g. 'cortex-a72')"))
+        problems.append(
+            ("qemu_cpu", "ARM64 Linux boards name the qemu CPU model used to check artifacts (e.g. 'cortex-a72')")
+        )
     if p.flash is not None:
         if p.os != "linux":
             problems.append(("flash", f"only Linux boards can be flashed, this profile is os={p.os!r}"))
