@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,20 @@ from edgekit.runtimes.base import IOSpec, RuntimeOptions
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
            "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(bool)": "bool",
            "tensor(double)": "float64"}
+
+
+# Profile accelerator -> ONNX Runtime execution provider, most preferred first (TensorRT before plain CUDA).
+ACCELERATOR_PROVIDERS = (("tensorrt", "TensorrtExecutionProvider"), ("cuda", "CUDAExecutionProvider"))
+
+
+def providers_for(accelerators: Sequence[str]) -> tuple[str, ...]:
+    """The GPU providers a profile's accelerators ask for that this onnxruntime build has (Jetson: onnxruntime-gpu)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return ()
+    available = set(ort.get_available_providers())
+    return tuple(p for acc, p in ACCELERATOR_PROVIDERS if acc in accelerators and p in available)
 
 
 class OnnxRunner:
