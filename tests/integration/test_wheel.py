@@ -1,4 +1,5 @@
-"""A non-editable install of the wheel into a fresh venv ships every device profile and the JSON Schemas."""
+"""A non-editable install of the wheel into a fresh venv ships every device profile, the JSON Schemas and the
+firmware scripts."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def test_wheel_in_fresh_venv_lists_every_profile(tmp_path: Path) -> None:
             "generic-x86_64", "generic-arm64", "iphone", "android"} <= names
     # The schemas ship too (verify needs them), and nothing imports from the source checkout.
     code = ("import edgekit, pathlib; from edgekit.manifest import load_schema; load_schema('manifest'); "
-            "load_schema('mqtt-telemetry'); print(pathlib.Path(edgekit.__file__).parent)")
+            "load_schema('mqtt-telemetry'); from importlib import resources; "
+            "assert resources.files('edgekit.firmware_scripts').joinpath('rpi', 'firstrun.sh').is_file(); "
+            "print(pathlib.Path(edgekit.__file__).parent)")
     where = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True)
     assert str(venv) in where.stdout
