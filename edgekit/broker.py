@@ -1,4 +1,4 @@
-"""An MQTT broker on a free loopback port, for quickstart and tests: mosquitto when installed.
+"""An MQTT broker on a free loopback port, for quickstart and tests: mosquitto when installed, else amqtt.
 
 Loopback only: nothing here ever listens on a public interface.
 """
@@ -40,6 +40,7 @@ class MosquittoBroker:
     """A real mosquitto on 127.0.0.1:<port>. ``stop()``/``start()`` keep the port, to simulate outages."""
 
     kind = "mosquitto"
+    mqtt_version = "5"
 
     def __init__(self, port: int | None = None, extra_config: str = "", workdir: Path | None = None) -> None:
         exe = shutil.which("mosquitto") or next(
@@ -95,3 +96,88 @@ class MosquittoBroker:
 
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
+
+
+class AmqttBroker:
+    """A pure-Python amqtt broker on 127.0.0.1:<port> in its own process, for machines without mosquitto.
+
+    Same interface as ``MosquittoBroker``. amqtt 0.12 speaks MQTT 3.1.1 only (it refuses v5 clients), hence
+    ``mqtt_version``; its default configuration binds 0.0.0.0:1883, so the listener is written out explicitly.
+    """
+
+    kind = "amqtt"
+    mqtt_version = "3.1.1"
+
+    def __init__(self, port: int | None = None, workdir: Path | None = None) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("amqtt") is None:
+            raise NotAvailableError("amqtt is not installed (pip install amqtt), and neither is mosquitto "
+                                    "(Debian/Ubuntu: apt-get install mosquitto)")
+        self.port = port or free_port()
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="edgekit-amqtt-")
+        self.workdir = workdir or Path(self._tmp.name)  # type: ignore[union-attr]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> AmqttBroker:
+        import sys
+
+        conf = self.workdir / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n  default:\n    type: tcp\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+        )
+        with open(self.workdir / "amqtt.log", "ab") as log_file:
+            self.proc = subprocess.Popen([sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)],
+                                         stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            wait_for_port("127.0.0.1", self.port, timeout=30)
+        except TimeoutError:
+            self.stop()
+            raise
+        log.debug("amqtt pid %s on %s", self.proc.pid, self.url)
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        if self._tmp:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> AmqttBroker:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+
+EMBEDDED_KINDS = ("auto", "mosquitto", "amqtt")
+
+
+def embedded_broker(kind: str = "auto", workdir: Path | None = None) -> MosquittoBroker | AmqttBroker:
+    """A broker to start on loopback: mosquitto when installed, else amqtt (``kind`` forces one)."""
+    if kind not in EMBEDDED_KINDS:
+        raise NotAvailableError(f"embedded broker {kind!r} is not one of {', '.join(EMBEDDED_KINDS)}")
+    if kind in ("auto", "mosquitto"):
+        try:
+            # without TCP_NODELAY a request/response round trip on loopback waits ~40 ms for delayed ACKs
+            return MosquittoBroker(workdir=workdir, extra_config="set_tcp_nodelay true")
+        except NotAvailableError:
+            if kind == "mosquitto":
+                raise
+            log.info("mosquitto is not installed; using the pure-Python amqtt broker (MQTT 3.1.1)")
+    return AmqttBroker(workdir=workdir)
