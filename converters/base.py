@@ -6,10 +6,16 @@ A converter is a small ``src -> dst`` function registered in ``converters.regist
     def convert(ctx: ConvertContext, spec: TargetSpec) -> BuiltArtifact: ...
 
 It reads ``ctx.source`` (the FP32 ONNX reference graph, and for torch-based sources a factory for the export
-wrapper), writes its files under ``ctx.out_dir``, uses ``ctx.work_dir`` for scratch (removed afterwards), and
-returns what it built. It raises ``ConversionError`` with the reason when it cannot build. Parity against the
-FP32 reference is checked by the orchestrator through ``ctx.check_parity`` unless the converter already did
-(INT8 converters call it in their recovery loop and return the passing figure).
+wrapper), writes its files under ``ctx.out_dir`` (``ctx.artifact_path(spec)`` names the primary file), uses
+``ctx.work_dir`` for scratch (removed afterwards), and returns what it built. It raises ``ConversionError`` with
+the reason when it cannot build. Parity against the FP32 reference is checked by the orchestrator through
+``ctx.check_parity`` unless the converter already did (INT8 converters call it in their recovery loop and return
+the passing figure). A converter never decides pass/fail itself: the orchestrator applies the gate to
+``BuiltArtifact.parity``.
+
+Additions since the first version (all optional, defaults keep old code working): ``SourceModel.metadata``;
+``ConvertContext.parity`` (the ``ParityChecker`` behind ``check_parity``, for per-row figures and sample subsets),
+``ConvertContext.measure_latency``, ``ConvertContext.threads`` and ``ConvertContext.artifact_path()``.
 """
 
 from __future__ import annotations
@@ -21,9 +27,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from edgekit.manifest import Parity, TensorSpec
+from edgekit.manifest import Latency, Parity, TensorSpec
 
 if TYPE_CHECKING:
+    from converters.parity import ParityChecker
+    from converters.registry import TargetSpec
     from edgekit.profiles import DeviceProfile
 
 Feeds = dict[str, np.ndarray]
@@ -45,7 +53,17 @@ class SourceModel:
     tokenizer_files: tuple[Path, ...] = ()
     hf_dir: Path | None = None
     # Builds the traceable torch module (the BERT export wrapper) for torch-based converters (litert-torch, Core ML).
+    # Its forward takes the ONNX graph's inputs in order (input_ids, attention_mask) and returns its one output.
     torch_factory: Callable[[], Any] | None = None
+    # Facts about the model the converters may use: family ("bert"), hidden_size, num_heads, num_layers, pooling,
+    # and for text models the tokenization ("max_length", "pad_id").
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    def input_spec(self, name: str) -> TensorSpec:
+        for spec in self.inputs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
 
 
 @dataclass
@@ -62,6 +80,15 @@ class ConvertContext:
     # check_parity(spec_id, predict) -> Parity, filled in by the orchestrator.
     check_parity: Callable[[str, Predict], Parity] | None = None
     progress: Callable[[str], None] = lambda message: None
+    # The object behind check_parity (converters.parity.ParityChecker): thresholds, per-row figures, subsets.
+    parity: ParityChecker | None = None
+    # measure_latency(predict) -> Latency at batch 1 on the orchestrator's latency input (for recorded costs).
+    measure_latency: Callable[[Predict], Latency] | None = None
+    threads: int = 2  # CPU threads for running artifacts here
+
+    def artifact_path(self, spec: TargetSpec, suffix: str | None = None) -> Path:
+        """The primary output file of ``spec``: ``<out_dir>/<target id><extension>``."""
+        return self.out_dir / f"{spec.id}{suffix if suffix is not None else spec.extension}"
 
 
 @dataclass

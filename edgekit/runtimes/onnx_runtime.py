@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +29,18 @@ def providers_for(accelerators: Sequence[str]) -> tuple[str, ...]:
     return tuple(p for acc, p in ACCELERATOR_PROVIDERS if acc in accelerators and p in available)
 
 
+# Measured with onnxruntime 1.31 on an AVX-512 x86 host: the fused SkipLayerNormalization CPU kernel takes ~240 us
+# on [1, 128, 384] where Add + LayerNormalization take ~30 us, so fusing it costs BERT-class models ~2.4 ms per call
+# at sequence 128 (fp32 and int8 alike). Overridable with RuntimeOptions(extra={"ort_disabled_optimizers": [...]}).
+X86_DISABLED_OPTIMIZERS = ("SkipLayerNormFusion",)
+
+
+def disabled_optimizers(options: RuntimeOptions) -> list[str]:
+    if "ort_disabled_optimizers" in options.extra:
+        return list(options.extra["ort_disabled_optimizers"])
+    return list(X86_DISABLED_OPTIMIZERS) if platform.machine().lower() in ("x86_64", "amd64") else []
+
+
 class OnnxRunner:
     runtime = "onnxruntime"
 
@@ -50,7 +63,8 @@ class OnnxRunner:
         wanted = [p for p in options.providers if p in available] or ["CPUExecutionProvider"]
         if "CPUExecutionProvider" not in wanted:
             wanted.append("CPUExecutionProvider")
-        self.session = ort.InferenceSession(str(path), sess_options=so, providers=wanted)
+        self.session = ort.InferenceSession(str(path), sess_options=so, providers=wanted,
+                                            disabled_optimizers=disabled_optimizers(options))
         self.providers = self.session.get_providers()
         self.inputs = [IOSpec(i.name, _DTYPES.get(i.type, i.type), tuple(i.shape)) for i in self.session.get_inputs()]
         self.outputs = [IOSpec(o.name, _DTYPES.get(o.type, o.type), tuple(o.shape))

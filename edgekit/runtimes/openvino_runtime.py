@@ -27,8 +27,9 @@ class OpenVinoRunner:
         model = core.read_model(str(path))
         self.compiled = core.compile_model(model, "CPU", config)
         self.request = self.compiled.create_infer_request()
-        self.precision = str(self.compiled.get_property("INFERENCE_PRECISION_HINT")).lower().replace("<type: '", "")
-        self.precision = self.precision.split("'")[0]
+        # ov.Type -> "f32" / "bf16" / "f16": the precision the CPU plugin actually runs at.
+        hint = self.compiled.get_property("INFERENCE_PRECISION_HINT")
+        self.precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)
         self.inputs = [IOSpec(p.get_any_name(), p.get_element_type().to_dtype().name,
                               tuple(d.get_length() if d.is_static else None for d in p.get_partial_shape()))
                        for p in self.compiled.inputs]
