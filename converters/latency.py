@@ -12,6 +12,22 @@ from edgekit.manifest import Latency
 Feeds = dict[str, np.ndarray]
 
 
+def claimed_precision(precision: str) -> str:
+    """The label of an artifact's own precision (fp32/fp16/int8) as latency tables print it."""
+    return {"fp32": "f32", "fp16": "fp16", "int8": "int8"}[precision]
+
+
+def ran_at(runtime: str, precision: str, runner_precision: str) -> str:
+    """The precision a latency figure ran at: the runtime's float precision (OpenVINO reports its inference
+    precision hint; ONNX Runtime's CPU provider never silently lowers it), prefixed with int8 for INT8 artifacts."""
+    floating = runner_precision
+    if runtime == "onnxruntime":
+        floating = "fp16" if precision == "fp16" else "f32"
+    if precision == "int8" and not floating.startswith("int8"):
+        return f"int8+{floating}"
+    return floating
+
+
 def time_runs(run: Callable[[Feeds], object], feeds: Feeds, *, runs: int = 50, warmup: int = 5,
               budget_s: float = 5.0) -> list[float]:
     """Milliseconds per call; stops early after ``budget_s`` seconds (but never under 10 runs)."""

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from converters.base import BuiltArtifact, ConvertContext, SourceModel
-from converters.latency import measure
+from converters.latency import claimed_precision, measure, ran_at
 from converters.parity import ParityChecker, describe, metric_for_task
 from converters.registry import TargetSpec, get_target
 from converters.samples import SAMPLES_NAME, SampleSet, build_samples, save_samples
@@ -178,14 +178,14 @@ class _Run:
             except NotAvailableError as err:
                 return ReportRow(spec.id, "converted-not-run", size_bytes=self.size(built),
                                  notes=(*built.notes, f"not run here: {err}"), details=built.details)
-            predict, precision = runner.run, _ran_at(spec, runner.precision)
+            predict, precision = runner.run, ran_at(spec.runtime, spec.precision, runner.precision)
         try:
             parity = built.parity or self.checker(spec.id, predict)
             if not parity.passed:
                 return ReportRow(spec.id, "failed", size_bytes=self.size(built), parity=parity,
                                  error={"message": f"parity gate missed: {describe(parity)}", "kind": "parity"})
             self.events.target_progress(spec.id, "timing")
-            latency = self.latency(predict, precision or _claimed(spec))
+            latency = self.latency(predict, precision or claimed_precision(spec.precision))
         finally:
             if runner is not None:
                 runner.close()
@@ -210,21 +210,6 @@ class _Run:
             target=spec.id, path=rel, format=spec.format, precision=spec.precision, size_bytes=size_of(built.path),
             sha256=sha256_path(built.path), runtime=spec.runtime, validation=row.parity, status=row.status,
             files=files, details=dict(built.details)))
-
-
-def _claimed(spec: TargetSpec) -> str:
-    return {"fp32": "f32", "fp16": "fp16", "int8": "int8"}[spec.precision]
-
-
-def _ran_at(spec: TargetSpec, runner_precision: str) -> str:
-    """The precision a latency figure ran at: the runtime's float precision (OpenVINO reports its inference
-    precision hint; ONNX Runtime's CPU provider never silently lowers it), prefixed with int8 for INT8 artifacts."""
-    floating = runner_precision
-    if spec.runtime == "onnxruntime":
-        floating = "fp16" if spec.precision == "fp16" else "f32"
-    if spec.precision == "int8" and not floating.startswith("int8"):
-        return f"int8+{floating}"
-    return floating
 
 
 def producer_versions() -> dict[str, str]:
