@@ -6,10 +6,10 @@ dynamic batching.
     .venv/bin/python benchmarks/agent.py --make-interim-bundle /tmp/minilm-int8   # then --bundle it
 
 writes benchmarks/results/agent.{json,md}. The bundle is the builtin MiniLM's (``edgekit convert
-builtin:all-minilm-l6-v2 --profile raspberry-pi-4 --targets onnx-int8-arm64 --out DIR``); until that converter
-exists, ``--make-interim-bundle`` builds a stand-in (torch.onnx export + ONNX Runtime dynamic quantization, u8
-activations / s8 per-channel weights, no reduce_range) and the results say so. Each agent runs in its own
-process against a loopback mosquitto; clients are paho-mqtt (MQTT v5, response topic + correlation data).
+builtin:all-minilm-l6-v2 --profile raspberry-pi-4 --targets onnx-int8-arm64,onnx-fp32 --out DIR``; a converted
+directory or a packed bundle). ``--make-interim-bundle`` still builds the stand-in used before the converter
+existed (torch.onnx export + ONNX Runtime dynamic quantization); results measured on it say so. Each agent runs
+in its own process against a loopback mosquitto; clients are paho-mqtt (MQTT v5, response topic + correlation data).
 """
 
 from __future__ import annotations
@@ -257,8 +257,9 @@ class BareRuntime:
 
         manifest = read_manifest(bundle)
         artifact = manifest.artifact(target) if target else manifest.artifacts[0]
+        # The agent's own runtime options (edgekit/agent/model.py): arena off, no memory patterns (dynamic shapes).
         self.runner = open_runner(artifact.runtime, bundle / artifact.path,
-                                  RuntimeOptions(threads=threads, low_memory=True))
+                                  RuntimeOptions(threads=threads, low_memory=True, dynamic_shapes=True))
         tok = tokenizer_file(manifest, artifact)
         assert tok is not None
         self.task = TextEmbeddingTask(bundle / tok.path, self.runner.inputs, self.runner.outputs)
@@ -271,6 +272,68 @@ class BareRuntime:
         self.task.run(self.runner, [work], 1, None)
         t2 = time.perf_counter()
         return (t2 - t0) * 1000, (t2 - t1) * 1000
+
+
+# A bare paho-mqtt responder in its own process: it answers every request on the response topic with a canned
+# reply of a real answer's size (QoS 1, Nagle off), so its round trip is the MQTT floor (client, mosquitto, one
+# paho process) with no model, no schema, no spool.
+ECHO = """
+import socket, sys, paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+reply = open(sys.argv[2], "rb").read()
+c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-echo", protocol=mqtt.MQTTv5)
+c.on_socket_open = lambda c, u, sock: sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+c.on_connect = lambda c, *a: c.subscribe("edgekit/v1/echo/infer", 1)
+def on_message(c, u, msg):
+    props = Properties(PacketTypes.PUBLISH)
+    props.CorrelationData = msg.properties.CorrelationData
+    c.publish(msg.properties.ResponseTopic, reply, qos=1, properties=props)
+c.on_message = on_message
+c.connect("127.0.0.1", int(sys.argv[1]))
+c.loop_forever()
+"""
+
+
+def batching_ceiling(bare: BareRuntime, rounds: int = 40) -> dict[str, Any]:
+    """The bare runtime's own per-item cost (run + pool) at batch 1 and batch 16, interleaved: what dynamic
+    batching can gain at most, before any MQTT or agent cost."""
+    one, sixteen = [], []
+    for _ in range(rounds):
+        for i in range(16):
+            work = [bare.task.decode({"text": SENTENCES[i % len(SENTENCES)]})]
+            t = time.perf_counter()
+            bare.task.run(bare.runner, work, 16, None)
+            one.append((time.perf_counter() - t) * 1000)
+        works = [bare.task.decode({"text": SENTENCES[i % len(SENTENCES)]}) for i in range(16)]
+        t = time.perf_counter()
+        bare.task.run(bare.runner, works, 16, None)
+        sixteen.append((time.perf_counter() - t) * 1000 / 16)
+    b1, b16 = statistics.median(one), statistics.median(sixteen)
+    return {"per_item_ms_batch_1": round(b1, 3), "per_item_ms_batch_16": round(b16, 3),
+            "ceiling_x": round(b1 / b16, 2)}
+
+
+def spool_commits(tmp: Path, rounds: int = 60) -> dict[str, Any]:
+    """One spool commit of 1 and of 16 result-sized messages (4.2 KB), synchronous=NORMAL vs FULL, on the disk
+    the agent's spool uses in this benchmark."""
+    from edgekit.agent.spool import Outgoing, Spool
+
+    raw = b"x" * 4200
+    out: dict[str, Any] = {}
+    for full in (False, True):
+        spool = Spool(tmp / f"commit-{full}.sqlite", sync_full=full)
+        for n in (1, 16):
+            makes = [lambda seq: [Outgoing("reply", "t", raw, b"c")]] * n
+            times = []
+            for _ in range(rounds):
+                t = time.perf_counter()
+                spool.add_many(makes)
+                times.append((time.perf_counter() - t) * 1000)
+            out[f"{'full' if full else 'normal'}_batch_{n}_ms"] = round(statistics.median(times), 3)
+        spool.close()
+    return out
 
 
 def measure(bundle: Path, target: str | None, profile: str | None, seconds: float, clients: int,
@@ -299,7 +362,20 @@ def measure(bundle: Path, target: str | None, profile: str | None, seconds: floa
         for i in range(20):
             bare.call(SENTENCES[i % len(SENTENCES)])
             watcher.request(agent.device, {"text": SENTENCES[i % len(SENTENCES)], "publish_result": False})
-        rtt, reported, full, run_only = [], [], [], []
+        sample = tmp / "reply.json"
+        sample.write_text(json.dumps(watcher.request(agent.device, {"text": SENTENCES[0]})))
+        echo = subprocess.Popen([sys.executable, "-c", ECHO, str(broker.port), str(sample)])
+        deadline = time.monotonic() + 30
+        while True:  # until the responder has subscribed
+            try:
+                watcher.request("echo", {"text": "ready?"}, timeout=0.5)
+                break
+            except TimeoutError:
+                if time.monotonic() > deadline:
+                    raise
+        for i in range(20):
+            watcher.request("echo", {"text": SENTENCES[i % len(SENTENCES)], "publish_result": False})
+        rtt, reported, full, run_only, floor = [], [], [], [], []
         block = 50
         for start in range(0, sequential, block):
             for i in range(start, min(start + block, sequential)):
@@ -311,6 +387,15 @@ def measure(bundle: Path, target: str | None, profile: str | None, seconds: floa
                 reply = watcher.request(agent.device, {"text": SENTENCES[i % len(SENTENCES)], "publish_result": False})
                 rtt.append((time.perf_counter() - t) * 1000)
                 reported.append(reply["latency_ms"]["inference"])
+            for i in range(start, min(start + block, sequential)):
+                t = time.perf_counter()
+                watcher.request("echo", {"text": SENTENCES[i % len(SENTENCES)], "publish_result": False})
+                floor.append((time.perf_counter() - t) * 1000)
+        echo.terminate()
+        echo.wait(10)
+        out["mqtt_echo_floor_ms"] = {"requests": sequential, "p50": percentile(floor, 50), "p95": percentile(floor, 95),
+                                     "reply_bytes": sample.stat().st_size}
+        out["bare_batching_ceiling"] = batching_ceiling(bare)
         bare.runner.close()
         out["round_trip_ms"] = {"requests": sequential, "p50": percentile(rtt, 50), "p95": percentile(rtt, 95),
                                 "agent_inference_p50": percentile(reported, 50)}
@@ -329,10 +414,12 @@ def measure(bundle: Path, target: str | None, profile: str | None, seconds: floa
         out["throughput_no_batching"] = throughput(broker.port, single.device, clients, seconds, single)
         single.stop()
         watcher.close()
+        out["spool_commit_ms"] = spool_commits(tmp)
     finally:
         broker.close()
         shutil.rmtree(tmp, ignore_errors=True)
     out["overhead_ms_p50"] = round(out["round_trip_ms"]["p50"] - out["bare_runtime"]["tokenize_run_pool_ms"]["p50"], 3)
+    out["agent_overhead_above_echo_floor_ms_p50"] = round(out["overhead_ms_p50"] - out["mqtt_echo_floor_ms"]["p50"], 3)
     out["batching_speedup"] = round(out["throughput_batching"]["rps"] / out["throughput_no_batching"]["rps"], 2)
     return out
 
@@ -340,6 +427,7 @@ def measure(bundle: Path, target: str | None, profile: str | None, seconds: floa
 def write_markdown(result: dict[str, Any], path: Path) -> None:
     r, m, c = result["results"], result["machine"], result["config"]
     tb, tn = r["throughput_batching"], r["throughput_no_batching"]
+    ce, sc = r["bare_batching_ceiling"], r["spool_commit_ms"]
     lines = [
         "# Agent benchmark",
         "",
@@ -348,7 +436,8 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"average {c['load_average_before'][0]} when the run started (other engineers' jobs).",
         "",
         f"Bundle: `{c['bundle_note']}`; artifact {r['agent']['target']} ({r['agent']['runtime']}, "
-        f"{r['agent']['precision']}), profile {r['agent']['profile']}, memory cap {r['agent']['memory_cap_mb']} MB.",
+        f"{r['agent']['precision']}, {c['artifact_mb']} MB, sha256 `{c['artifact_sha256'][:16]}...`), agent profile "
+        f"{r['agent']['profile']}, memory cap {r['agent']['memory_cap_mb']} MB.",
         "",
         "| measure | value | goal |",
         "| --- | --- | --- |",
@@ -363,17 +452,54 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         f"| bare call (tokenize + run + pool), p50 / p95 | {r['bare_runtime']['tokenize_run_pool_ms']['p50']} / "
         f"{r['bare_runtime']['tokenize_run_pool_ms']['p95']} ms | |",
         f"| MQTT + agent overhead at p50 | {r['overhead_ms_p50']} ms | <= 2 ms |",
+        f"| MQTT floor: bare paho responder, canned {r['mqtt_echo_floor_ms']['reply_bytes']}-byte reply, p50 / p95 | "
+        f"{r['mqtt_echo_floor_ms']['p50']} / {r['mqtt_echo_floor_ms']['p95']} ms | |",
+        f"| agent's own share of the overhead (overhead - MQTT floor) at p50 | "
+        f"{r['agent_overhead_above_echo_floor_ms_p50']} ms | |",
         f"| throughput, {tb['clients']} clients, dynamic batching | {tb['rps']} req/s (batch mean "
         f"{tb['batch_size_mean']}, max {tb['batch_size_max']}; p50 {tb['latency_ms_p50']} ms) | |",
         f"| throughput, {tn['clients']} clients, --max-batch 1 | {tn['rps']} req/s (p50 {tn['latency_ms_p50']} ms) | |",
         f"| batching speed-up | {r['batching_speedup']}x | >= 2x |",
+        f"| bare runtime per item (run + pool), batch 1 / batch 16 | {ce['per_item_ms_batch_1']} / "
+        f"{ce['per_item_ms_batch_16']} ms: batching can give at most {ce['ceiling_x']}x here | |",
+        f"| spool commit, synchronous=NORMAL, 1 / 16 results | {sc['normal_batch_1_ms']} / {sc['normal_batch_16_ms']}"
+        " ms | |",
+        f"| spool commit, synchronous=FULL, 1 / 16 results | {sc['full_batch_1_ms']} / {sc['full_batch_16_ms']} ms"
+        " | |",
         "",
         f"Command: `{c['command']}`",
         "",
         "Sentences are short (8 fixed English sentences, 5-20 tokens). Clients are closed-loop paho-mqtt v5 "
         "clients on 127.0.0.1, one request in flight each; the agent answers on the response topic "
-        "(`publish_result: false`). The bare call uses the same artifact, runtime options (arena off, "
-        f"{c['threads']} threads) and tokenizer in the benchmark process.",
+        "(`publish_result: false`). The bare call uses the same artifact, runtime options (arena and memory "
+        f"patterns off, {c['threads']} threads) and tokenizer in the benchmark process.",
+    ]
+    lines += [
+        "",
+        "**Spool durability.** Every answer is committed to the SQLite spool (WAL) before it is published, and the"
+        " answers of one batch share one transaction. The agent keeps `synchronous=NORMAL`: a committed row is in "
+        "the WAL file, so a SIGKILL of the agent loses nothing that was spooled (tests/unit/test_agent_spool.py "
+        "kills a writer to check it); only power loss or a kernel crash can lose the last commits. "
+        f"`synchronous=FULL` (an fsync per commit) measured {sc['full_batch_1_ms']} ms per commit on this disk "
+        f"against {sc['normal_batch_1_ms']} ms for NORMAL (fsync time on this shared disk varies from run to run). "
+        f"Per batch of 16 it is {round(sc['full_batch_16_ms'] / 16 * 1000)} us a result, "
+        f"{round(100 * sc['full_batch_16_ms'] / 16 / ce['per_item_ms_batch_16'])} % of the bare runtime's per-item "
+        f"cost: affordable. At batch 1 (a lone client) it adds about "
+        f"{round(sc['full_batch_1_ms'] - sc['normal_batch_1_ms'], 2)} ms to every round trip, against a 2 ms "
+        "overhead goal: not affordable as the default. Decision: NORMAL stays the default; `Spool(sync_full=True)` "
+        "is the power-loss option.",
+        "",
+        "**Where the round trip goes.** The MQTT floor row is a bare paho-mqtt responder in its own process that "
+        "answers with a canned reply of a real answer's size: client, mosquitto and one paho process, no model. "
+        "What is left above it is the agent's own share (parsing, schema checks, tokenising is in the bare call; "
+        "JSON encoding of 384 floats, about 0.09 ms; the spool commit; thread switches on a loaded 2-core machine).",
+        "",
+        "**Batching ceiling.** With these short sentences the bare runtime itself gains only "
+        f"{ce['ceiling_x']}x per item from batch 1 to batch 16 ({ce['per_item_ms_batch_1']} -> "
+        f"{ce['per_item_ms_batch_16']} ms): ONNX Runtime already uses both cores at batch 1 and the sequences are "
+        "5-20 tokens, so the >= 2x goal cannot be met on this machine whatever the agent does; the agent's "
+        f"{r['batching_speedup']}x is to be read against that {ce['ceiling_x']}x. The 16 clients, mosquitto and the "
+        "agent share the same 2 cores, so the client side's own JSON and MQTT work also caps both throughputs.",
     ]
     if c.get("interim"):
         lines += ["", "**Interim bundle.** The MiniLM converter was not ready when this ran: the artifact is "
@@ -412,7 +538,9 @@ def main() -> None:
                    "threads": min(os.cpu_count() or 1, 2), "interim": interim,
                    "load_average_before": [round(x, 2) for x in load_before],
                    "artifact_sha256": artifact.sha256, "artifact_mb": round(artifact.size_bytes / 2**20, 1),
-                   "bundle_note": f"{manifest.model.name} {artifact.target}" + (" (interim)" if interim else ""),
+                   "bundle_note": f"{manifest.model.name} {artifact.target}" + (
+                       " (interim)" if interim else f" from {manifest.model.source}, converted for profile "
+                       f"{manifest.profile} by edgekit {manifest.producer.get('edgekit')} on {manifest.created}"),
                    "command": "python benchmarks/agent.py " + " ".join(sys.argv[1:])},
         "machine": machine_facts(("onnxruntime", "paho-mqtt", "tokenizers", "numpy")),
         "results": results,

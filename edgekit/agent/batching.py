@@ -1,9 +1,14 @@
-"""Dynamic batching on its own thread, so the MQTT network thread only ever enqueues.
+"""Dynamic batching on its own thread, so the MQTT network thread mostly only enqueues.
 
 A batch takes the oldest request and every queued request that can share its batch (same task, same shapes),
 up to ``limit`` rows. While requests arrive concurrently it lingers up to ``max_wait_ms`` (counted from the
 oldest request's arrival) to fill the batch; a lone request on an idle agent runs at once, so batching costs no
 latency when there is nothing to batch with. ``limit`` shrinks under memory pressure and grows back after it.
+
+:meth:`Batcher.run_inline` is that lone-request case without the thread hand-off: when the batcher is idle and
+nothing is queued, a small request runs on the caller's thread (the MQTT network thread, whose loop then writes
+the reply without another hand-off), and the batcher thread waits until it is done. That saves two thread wake-ups
+per round trip; anything that arrives meanwhile queues and is batched as usual.
 """
 
 from __future__ import annotations
@@ -20,6 +25,14 @@ from edgekit.agent.tasks import RequestError, Work
 from edgekit.runtimes.base import Runner
 
 log = logging.getLogger(__name__)
+
+# The most rows a request may carry to be run inline on the caller's thread (keeps that thread's stall short).
+INLINE_ROWS = 8
+# While a request runs inline the network thread reads nothing, so requests sent meanwhile wait in the socket and
+# never count as arrivals. One that is handed over this soon after an inline run ended was such a waiting
+# request: clients are concurrent, so it goes to the batcher (which lingers to batch) instead. A sequential
+# client's next request needs at least a broker round trip after the reply, well above this.
+INLINE_GAP_S = 0.0005
 
 
 @dataclass
@@ -38,9 +51,12 @@ class Job:
 class Batcher:
     def __init__(self, runner: Runner, on_done: Callable[[Job], None], max_batch: int, max_wait_ms: float,
                  max_queue: int = 256, budget_mb: Callable[[], float | None] = lambda: None,
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+                 on_progress: Callable[[], None] = lambda: None,
+                 on_batch: Callable[[list[Job]], None] | None = None) -> None:
         self.runner = runner
         self.on_done = on_done
+        # When given, a finished batch is answered with one call (one spool transaction for all its results).
+        self.on_batch = on_batch
         self.max_batch = max_batch
         self.limit = max_batch
         self.max_wait = max_wait_ms / 1000.0
@@ -53,6 +69,8 @@ class Batcher:
         self._busy = False
         self._concurrent = False
         self._arrivals = 0
+        self._inline = False
+        self._inline_done = 0.0
         self._thread: threading.Thread | None = None
         self.last_progress = time.monotonic()
         self.batches = 0
@@ -66,6 +84,34 @@ class Batcher:
             self._queue.append(job)
             self._arrivals += 1
             self._cond.notify()
+        return True
+
+    def run_inline(self, job: Job, max_rows: int = INLINE_ROWS) -> bool:
+        """Run ``job`` now on this thread if the batcher is idle with nothing queued (and it is small); False means
+        it was not run (the caller submits it)."""
+        with self._cond:
+            if time.monotonic() - self._inline_done < INLINE_GAP_S:
+                self._concurrent = True  # it was waiting in the socket while the last one ran: batch from here
+                return False
+            if (self._concurrent or not self._running or self._busy or self._inline or self._queue
+                    or job.work.rows > min(max_rows, self.limit)):
+                return False
+            self._inline = True
+            self._busy = True
+            self._arrivals = 0
+        try:
+            self._run([job])
+        finally:
+            with self._cond:
+                self._inline = False
+                self._inline_done = time.monotonic()
+                self._busy = False
+                self._concurrent = self._arrivals > 0 or bool(self._queue)
+                self.last_progress = time.monotonic()
+                self.batches += 1
+                if self._queue or not self._running:  # else the batcher thread has nothing to wake up for
+                    self._cond.notify_all()
+            self.on_progress()
         return True
 
     @property
@@ -111,7 +157,7 @@ class Batcher:
 
     def _take(self) -> list[Job] | None:
         with self._cond:
-            while not self._queue:
+            while not self._queue or self._inline:
                 if not self._running:
                     return None
                 self._cond.wait(0.5)
@@ -175,6 +221,13 @@ class Batcher:
             job.queue_ms = (start - job.enqueued) * 1000.0
             job.inference_ms = elapsed
             job.batch_rows = rows if len(batch) > 1 else job.work.rows
+        if self.on_batch is not None:
+            try:
+                self.on_batch(batch)
+                return
+            except Exception:  # noqa: BLE001 - answer one by one then
+                log.exception("answering a batch failed; answering its requests one by one")
+        for job in batch:
             try:
                 self.on_done(job)
             except Exception:  # noqa: BLE001 - a failed reply must not stop the worker

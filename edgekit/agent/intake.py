@@ -68,7 +68,9 @@ class Intake:
     def on_message(self, msg: Any) -> None:
         """Small messages are handled right here when nothing is ahead of them (one thread hop less on the
         latency path; parsing and tokenising a few KB takes well under a millisecond); large ones, and anything
-        arriving while others wait, go to the intake thread in arrival order."""
+        arriving while others wait, go to the intake thread in arrival order. A small request handled here on an
+        idle agent is also run here (:meth:`Batcher.run_inline`), so its reply is written by this thread's loop
+        without a hand-off to the batcher and back; once clients are concurrent, requests go to the batcher."""
         received = time.monotonic()
         with self._cond:
             inline = len(msg.payload) <= INLINE_BYTES and not self._pending and not self._handling
@@ -80,13 +82,14 @@ class Intake:
                 return
         if inline:
             try:
-                self.handle(msg, received)
+                self.handle(msg, received, inline=True)
             except Exception:  # noqa: BLE001 - one message must never stop the network thread
                 log.exception("handling a message on %s failed", getattr(msg, "topic", "?"))
             finally:
                 with self._cond:
                     self._handling = False
-                    self._cond.notify()
+                    if self._pending:  # wake the intake thread only when it has work (no wake-up per request)
+                        self._cond.notify()
             return
         self._refuse_raw(msg, received, RequestError("overloaded", "the agent's intake queue is full"))
 
@@ -138,7 +141,7 @@ class Intake:
     def _refuse_raw(self, msg: Any, received: float, err: RequestError) -> None:
         self.reply(self._address(msg, None, received), error=err)
 
-    def handle(self, msg: Any, received: float) -> None:
+    def handle(self, msg: Any, received: float, inline: bool = False) -> None:
         kind = self.topics.get(msg.topic)
         raw = bytes(msg.payload)
         if len(raw) > self.max_request_bytes:
@@ -175,6 +178,8 @@ class Intake:
             self.reply(address, error=err)
             return
         job = Job(work=work, context=address, enqueued=received)
+        if inline and self.batcher.run_inline(job):
+            return  # an idle agent answered it on this thread: no hand-off to the batcher and back
         if not self.batcher.submit(job):
             self.reply(address, error=RequestError("overloaded", f"the queue is full ({self.batcher.max_queue} "
                                                    "rows); retry later"))
@@ -189,15 +194,35 @@ class Intake:
 
     # --- batcher thread -------------------------------------------------------------------------------------------
     def answer(self, job: Job) -> None:
-        self.stats.batch(job.batch_rows)
-        address: ReplyTo = job.context
-        if job.error is not None:
-            self.reply(address, error=job.error)
-            return
-        self.reply(address, result=job.work.result, job=job)
+        self.answer_batch([job])
+
+    def answer_batch(self, jobs: list[Job]) -> None:
+        """The answers of one batch, spooled in one transaction (one commit, not one per request)."""
+        makes = []
+        for job in jobs:
+            self.stats.batch(job.batch_rows)
+            address: ReplyTo = job.context
+            if job.error is not None:
+                make = self._reply_make(address, error=job.error)
+            else:
+                make = self._reply_make(address, result=job.work.result, job=job)
+            if make is not None:
+                makes.append(make)
+        if makes:
+            self.spool.add_many(makes)
+            self.wake()
 
     def reply(self, address: ReplyTo, result: dict[str, Any] | None = None, job: Job | None = None,
               error: RequestError | None = None, data: dict[str, Any] | None = None, command: bool = False) -> None:
+        make = self._reply_make(address, result, job, error, data, command)
+        if make is not None:
+            self.spool.add(make)
+            self.wake()
+
+    def _reply_make(self, address: ReplyTo, result: dict[str, Any] | None = None, job: Job | None = None,
+                    error: RequestError | None = None, data: dict[str, Any] | None = None,
+                    command: bool = False) -> Callable[[int], list[Outgoing]] | None:
+        """Count the answer and return what builds its message(s) for a ``seq``; None when nobody will see it."""
         total_ms = (time.monotonic() - address.received) * 1000.0
         if error is not None:
             if error.code in REJECTS:
@@ -222,7 +247,7 @@ class Intake:
         # so it is seen. Command replies go only to the requester.
         to_results = (address.publish_result or (address.topic is None and error is not None)) and not command
         if not to_results and address.topic is None:
-            return  # nobody asked to see it
+            return None  # nobody asked to see it
 
         def make(seq: int) -> list[Outgoing]:
             raw = payloads.encode("result", {**payloads.header(self.device_id, seq), **body})
@@ -233,5 +258,4 @@ class Intake:
                 out.append(Outgoing("reply", address.topic, raw, address.correlation))
             return out
 
-        self.spool.add(make)
-        self.wake()
+        return make

@@ -139,7 +139,8 @@ class Agent:
                                max_wait_ms=cfg.max_wait_ms if cfg.max_wait_ms is not None
                                else profile.runtime.max_wait_ms,
                                max_queue=cfg.max_queue, budget_mb=lambda: budget,
-                               on_progress=self.notifier.progress)
+                               on_progress=self.notifier.progress,
+                               on_batch=lambda jobs: self.intake.answer_batch(jobs))
         self.telemetry_interval = cfg.telemetry_interval_s
         self.client = MqttClient(cfg, will=self._will, on_message=lambda m: self.intake.on_message(m),
                                  on_connected=lambda: self.forwarder.on_connected(),

@@ -1,8 +1,12 @@
 """The durable store-and-forward spool: every outgoing result and telemetry message is written here first.
 
 SQLite in WAL mode: a message is committed before it is handed to MQTT and deleted only when the broker has
-acknowledged it (QoS 1 PUBACK), so a SIGKILL at any moment loses nothing that was spooled. (``synchronous=NORMAL``
-survives a process crash; ``sync_full=True`` also survives power loss, at one fsync per message.) Rows replay in
+acknowledged it (QoS 1 PUBACK), so a SIGKILL at any moment loses nothing that was spooled: ``add`` returns only
+after COMMIT, and in WAL mode a committed transaction is in the WAL file (the OS page cache) even with
+``synchronous=NORMAL``. ``sync_full=True`` (``synchronous=FULL``) also survives power loss / a kernel crash, at
+one fsync per commit. The results of one batch are committed in one transaction (:meth:`Spool.add_many`) and
+acknowledgements are deleted in one transaction per burst, so the commit (and fsync) count follows batches, not
+messages. Rows replay in
 the order they were written, which is also ``seq`` order: the per-device sequence number lives in the same
 database and is taken in the same transaction as the row.
 
@@ -15,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,6 +73,8 @@ class Spool:
         self._db.execute(f"PRAGMA synchronous={'FULL' if sync_full else 'NORMAL'}")
         self._db.executescript(_SCHEMA)
         self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('seq', -1)")
+        # This connection is the database's only writer: ``seq`` is read once and written in each add's transaction.
+        self._seq = int(self._db.execute("SELECT value FROM meta WHERE key = 'seq'").fetchone()[0])
         for kind in DROP_ORDER:
             self._db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES (?, 0)", (f"dropped_{kind}",))
         self._bytes = int(self._db.execute("SELECT COALESCE(SUM(size), 0) FROM outbox").fetchone()[0])
@@ -88,6 +94,8 @@ class Spool:
             try:
                 seq = self._bump_seq(key)
                 self._db.execute("COMMIT")
+                if key == "seq":
+                    self._seq = seq
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -95,19 +103,28 @@ class Spool:
 
     def add(self, make: Callable[[int], Iterable[Outgoing]]) -> int:
         """Take the next ``seq``, build the message(s) for it with ``make(seq)`` and commit them; returns seq."""
+        return self.add_many([make])[0]
+
+    def add_many(self, makes: Sequence[Callable[[int], Iterable[Outgoing]]]) -> list[int]:
+        """:meth:`add` for several messages in one transaction (one commit, one fsync under ``sync_full``): each
+        ``make`` gets the next ``seq`` in turn. Returns the seqs; nothing is committed if any ``make`` fails."""
         with self._lock:
+            seq = self._seq
+            rows = []
+            seqs = []
+            now = time.time()
+            for make in makes:  # payloads are built before the write transaction opens
+                seq += 1
+                seqs.append(seq)
+                rows += [(seq, m.kind, m.topic, m.payload, m.correlation, now, len(m.payload)) for m in make(seq)]
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                seq = self._bump_seq()
-                now = time.time()
-                for m in make(seq):
-                    self._db.execute(
-                        "INSERT INTO outbox (seq, kind, topic, payload, correlation, created, size) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (seq, m.kind, m.topic, m.payload, m.correlation, now, len(m.payload)),
-                    )
-                    self._bytes += len(m.payload)
-                    self._depth += 1
+                self._db.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
+                self._db.executemany(
+                    "INSERT INTO outbox (seq, kind, topic, payload, correlation, created, size) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                self._bytes += sum(r[6] for r in rows)
+                self._depth += len(rows)
                 if self._bytes > self.max_bytes:
                     self._enforce_cap()
                 self._db.execute("COMMIT")
@@ -115,7 +132,8 @@ class Spool:
                 self._db.execute("ROLLBACK")
                 self._recount()
                 raise
-            return seq
+            self._seq = seq
+            return seqs
 
     def _enforce_cap(self) -> None:
         for kind in DROP_ORDER:
@@ -158,13 +176,15 @@ class Spool:
             try:
                 sizes = 0
                 gone = 0
-                for row_id in ids:
-                    row = self._db.execute("SELECT size FROM outbox WHERE id = ?", (row_id,)).fetchone()
-                    if row is None:
-                        continue  # already dropped by the cap
-                    self._db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-                    sizes += row[0]
-                    gone += 1
+                for start in range(0, len(ids), 500):  # SQLite's bound-parameter limit
+                    part = ids[start:start + 500]
+                    marks = ",".join("?" * len(part))
+                    # Rows already dropped by the cap are simply not found.
+                    found = self._db.execute(
+                        f"SELECT COUNT(*), COALESCE(SUM(size), 0) FROM outbox WHERE id IN ({marks})", part).fetchone()
+                    self._db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", part)
+                    gone += int(found[0])
+                    sizes += int(found[1])
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
