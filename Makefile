@@ -1,6 +1,6 @@
 # The two set-up commands of the README:
 #   make quickstart   - install everything (venv, pinned wheels, mosquitto) and run `edgekit quickstart`
-#   make test         - install everything (plus test tools) and run the whole test suite
+#   make test         - install everything (plus test tools), lint and type-check, and run the whole test suite
 # Both are idempotent: the venv is rebuilt only when pyproject.toml or setup.py change.
 
 PYTHON ?= python3
@@ -12,18 +12,23 @@ TEST_PACKAGES := mosquitto mosquitto-clients mtools dosfstools e2fsprogs fdisk s
 	openssh-client openssh-server bmap-tools
 PYTEST_ARGS ?=
 
-.PHONY: quickstart test venv system-packages test-system-packages clean
+.PHONY: quickstart test lint venv system-packages test-system-packages clean
 
 quickstart: venv system-packages
 	$(BIN)/edgekit quickstart
 
-test: venv test-system-packages
+test: venv test-system-packages lint
 	@# sshd (for the provisioning test over a real SSH connection) needs its privilege-separation directory,
 	@# which only systemd would create.
 	@install -d -m 0755 /run/sshd 2>/dev/null || true
 	@# pytest exits 5 when it collected no tests: that is a failure here, not a pass.
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; exit 1; fi; exit $$rc
+
+# ruff (lint) and mypy (types) over edgekit/ and converters/, as part of the test command.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 venv: $(VENV)/.installed
 
