@@ -90,10 +90,11 @@ def live_table(options: BrokerOptions, device_id: str, seconds: float, console: 
     title = f"live telemetry of {device_id} (edgekit telemetry watch --broker {options.url})"
     with FleetWatcher(options, device_id) as watcher, LoadGenerator(options, device_id) as load:
         deadline = time.monotonic() + seconds
-        with Live(render_fleet(watcher.snapshot(), title=title), console=console, refresh_per_second=4) as live:
+        first = render_fleet(watcher.snapshot(), title=title, width=console.width)
+        with Live(first, console=console, refresh_per_second=4) as live:
             while time.monotonic() < deadline:
                 time.sleep(0.25)
-                live.update(render_fleet(watcher.snapshot(), title=title))
+                live.update(render_fleet(watcher.snapshot(), title=title, width=console.width))
         latest = watcher.snapshot()
         console.print(f"\n  {load.sent} request(s) answered during the demo" +
                       (f", {load.failed} failed" if load.failed else ""))

@@ -62,17 +62,17 @@ def watch(options: BrokerOptions, *, device: str = "all", once: bool = False, du
         if once:
             stop.wait(duration if duration is not None else 2.0)
             latest = watcher.snapshot()
-            console.print(render_fleet(latest, title=title) if latest else
+            console.print(render_fleet(latest, title=title, width=console.width) if latest else
                           f"no edgekit device has published on {options.url} yet")
             return latest
         from rich.live import Live
 
         deadline = None if duration is None else time.monotonic() + duration
-        with Live(render_fleet({}, title=title), console=console, refresh_per_second=4,
+        with Live(render_fleet({}, title=title, width=console.width), console=console, refresh_per_second=4,
                   transient=False) as live:
             while not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                live.update(render_fleet(watcher.snapshot(), title=title))
+                live.update(render_fleet(watcher.snapshot(), title=title, width=console.width))
                 stop.wait(REFRESH_S)
             latest = watcher.snapshot()
-            live.update(render_fleet(latest, title=title))
+            live.update(render_fleet(latest, title=title, width=console.width))
         return latest

@@ -149,6 +149,21 @@ def test_watch_frame_from_recorded_messages(recording: Path) -> None:
     assert f"{tel['latency_ms']['p50']:.1f}/{tel['latency_ms']['p95']:.1f}" in lines["orin-01"]
 
 
+def test_narrow_terminal_drops_columns_instead_of_cutting_every_cell(recording: Path) -> None:
+    with TelemetryStore(recording, readonly=True) as store:
+        latest = fleet.from_store(store)
+    now = latest["orin-01"]["last_seen"] + 3
+    narrow = render.frame_text(latest, now, width=80)
+    assert "…" not in narrow
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    header = next(line for line in narrow.splitlines() if "device" in line)
+    for kept in ("state", "p50/p95 ms", "req/s", "RSS / cap"):
+        assert kept in header
+    assert "J/inf" not in header  # the least telling column gave way first
+    wide = render.frame_text(latest, now, width=200)
+    assert "J/inf" in wide and "last seen" in wide
+
+
 def test_watch_shows_silent_devices() -> None:
     d = SyntheticDevice("quiet", start=T0, window_s=5)
     latest: fleet.Latest = {}
