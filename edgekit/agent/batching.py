@@ -164,6 +164,10 @@ class Batcher:
                 self.last_progress = time.monotonic()
                 self.on_progress()
             first = self._queue.popleft()
+            # Busy from here, not from when the batch is complete: while this thread lingers below (the lock is
+            # released in ``wait``) the queue may be empty, and ``run_inline`` must not start a second inference
+            # next to this batch; two at once would take twice the memory budget.
+            self._busy = True
             batch, rows = [first], first.work.rows
             linger = self._concurrent or bool(self._queue)
             deadline = first.enqueued + self.max_wait
@@ -173,7 +177,6 @@ class Batcher:
                 if rows >= self.limit or not linger or remaining <= 0 or not self._running:
                     break
                 self._cond.wait(remaining)
-            self._busy = True
             self._arrivals = 0
             return batch
 

@@ -2,10 +2,16 @@
 batch x sequence^2), a cap only ~40 MB above the loaded agent, and six clients sending 32 long sentences per
 request for several seconds. Unsplit, one 64-row batch would take the agent to about 120 MB (measured here);
 the agent splits batches to its calibrated budget, its lifetime peak RSS (the kernel's VmHWM) stays under the
-cap, and it keeps answering."""
+cap, and it keeps answering.
+
+How many requests get answered rather than shed with ``overloaded`` depends on how busy the machine is (the
+watchdog samples RSS, and a slower machine has more requests in flight per sample), so the test does not fix a
+ratio: every reply must be ``ok`` or ``overloaded`` (no timeouts, no errors), a floor of answers must be ``ok``,
+sheds must show in telemetry, and the agent must answer normally once the load is over."""
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from pathlib import Path
@@ -19,6 +25,10 @@ pytestmark = pytest.mark.reliability
 
 CAP_MB = 120
 SENTENCE = "the cat sat on the mat and the dog " * 12  # truncated to 128 tokens
+CLIENTS = 6
+# Answered requests the agent must manage under the load however busy the machine is (about one per client;
+# an idle machine answers well over a hundred).
+MIN_OK = CLIENTS
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -41,23 +51,41 @@ def test_rss_stays_under_the_cap_under_sustained_load(mosquitto: MosquittoBroker
 
         def client() -> None:
             while time.monotonic() < stop:
-                reply = probe.request(dev, {"text": [SENTENCE] * 32}, timeout=60)
+                try:
+                    reply = probe.request(dev, {"text": [SENTENCE] * 32}, timeout=60)
+                    status = reply["status"] if reply["status"] == "ok" else reply["error"]["code"]
+                except queue.Empty:
+                    status = "no reply"
                 with lock:
-                    statuses.append(reply["status"] if reply["status"] == "ok" else reply["error"]["code"])
+                    statuses.append(status)
 
-        threads = [threading.Thread(target=client) for _ in range(6)]
+        threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(90)
+        assert not any(t.is_alive() for t in threads), "a client is still waiting for a reply"
+        assert agent.proc.poll() is None, f"the agent exited:\n{agent.log[-3000:]}"
         peak = peak_rss_mb(agent.proc.pid)
         assert peak < CAP_MB, f"peak RSS {peak:.0f} MB over the {CAP_MB} MB cap"
-        assert len(statuses) >= 30
-        assert statuses.count("ok") >= 0.75 * len(statuses), statuses  # the rest: shed with `overloaded`
-        assert set(statuses) <= {"ok", "overloaded"}
-        assert probe.request(dev, {"text": "still answering"})["status"] == "ok"
-        telemetry = probe.wait_for(f"edgekit/v1/{dev}/telemetry", lambda m: m["requests"] > 0)
+        counts = {s: statuses.count(s) for s in set(statuses)}
+        assert set(statuses) <= {"ok", "overloaded"}, counts  # answered or shed; never lost, never an error
+        assert counts.get("ok", 0) >= MIN_OK, counts
+        memory_topic = f"edgekit/v1/{dev}/telemetry"
+        if "overloaded" in counts:  # shedding is reported, not silent
+            probe.wait_for(memory_topic, lambda m: m["memory"]["sheds"] >= 1, timeout=10)
+        # After the load the agent answers again (pressure ends once RSS falls below the resume level).
+        deadline = time.monotonic() + 20
+        while True:
+            reply = probe.request(dev, {"text": "still answering"})
+            if reply["status"] == "ok" or time.monotonic() > deadline:
+                break
+            assert reply["error"]["code"] == "overloaded", reply
+            time.sleep(0.5)
+        assert reply["status"] == "ok", reply
+        telemetry = probe.wait_for(memory_topic, lambda m: m["requests"] > 0)
         assert telemetry["memory"]["cap_mb"] == CAP_MB and telemetry["memory"]["rss_mb"] < CAP_MB
+        assert peak_rss_mb(agent.proc.pid) < CAP_MB
         assert "MB for batches above the loaded model" in agent.log
     finally:
         agent.close()

@@ -131,3 +131,25 @@ def test_one_bad_request_does_not_fail_its_batch_mates() -> None:
         b.stop()
     assert jobs[0].error is None and jobs[2].error is None
     assert isinstance(jobs[1].error, RequestError) and jobs[1].error.code == "internal"
+
+
+def test_no_inline_run_while_the_batcher_lingers_over_a_taken_batch() -> None:
+    """The batcher releases its lock while it lingers to fill a batch it has already taken (the queue then looks
+    empty): an inline run must not start then, or two inferences would hold memory at once."""
+    b, runner, task, done = make(max_batch=8, wait_ms=400, delay=0.0)
+    try:
+        with b._cond:  # both queued before the batcher wakes: it lingers for more company
+            b.submit(job(task, 1.0))
+            b.submit(job(task, 2.0))
+        deadline = time.monotonic() + 2
+        while b.queue_depth and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(0.02)
+        assert not done, "the batch should still be lingering"
+        assert b.run_inline(job(task, 3.0)) is False
+        deadline = time.monotonic() + 2
+        while len(done) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+    finally:
+        b.stop()
+    assert len(done) == 2 and runner.sizes == [2]
