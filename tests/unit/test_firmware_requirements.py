@@ -83,6 +83,24 @@ def test_memory_cap_bounds() -> None:
         memory_cap(pi, 8192)
 
 
+def test_the_agent_accepts_the_agent_toml_firmware_writes(tmp_path: Path) -> None:
+    """The contract between `edgekit flash`/`provision` and `edgekit agent --config`: every key written is one the
+    agent knows (it rejects unknown keys), and the values carry over."""
+    from edgekit.agent.config import field_names, load_config
+
+    plain = AgentSettings("pi-01", BrokerSettings("mqtt://b:1883"), tmp_path)
+    path = tmp_path / "agent.toml"
+    path.write_text(render_agent_toml(plain, 384, DeviceLayout(252), profile="raspberry-pi-4"))
+    config = load_config(path, {})
+    assert (config.device_id, config.broker, config.memory_cap_mb, config.profile) == (
+        "pi-01", "mqtt://b:1883", 384, "raspberry-pi-4")
+    # With TLS and a password the files live on the device only; the keys must still be the agent's own.
+    full = AgentSettings("pi-01", BrokerSettings("mqtts://b:8883", tmp_path / "ca.crt", tmp_path / "c.crt",
+                                                 tmp_path / "c.key", "pi-01", tmp_path / "pw"), tmp_path)
+    keys = set(tomllib.loads(render_agent_toml(full, 384, DeviceLayout(252), profile="raspberry-pi-4")))
+    assert keys <= set(field_names())
+
+
 def test_agent_toml_has_the_agents_keys_and_no_secret_values(tmp_path: Path) -> None:
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")
