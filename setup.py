@@ -8,5 +8,8 @@ is found as usual.
 from setuptools import find_packages, setup
 
 MAPPED = ["edgekit.device_profiles", "edgekit.firmware_scripts"]
+# Folders that hold only data files (no __init__.py), listed so setuptools ships them as packages.
+DATA_ONLY = ["edgekit.schemas", "edgekit.firmware_scripts.rpi", "edgekit.firmware_scripts.systemd",
+             "edgekit.firmware_scripts.mosquitto"]
 
-setup(packages=[*find_packages(include=["edgekit", "edgekit.*", "converters", "converters.*"]), *MAPPED])
+setup(packages=[*find_packages(include=["edgekit", "edgekit.*", "converters", "converters.*"]), *MAPPED, *DATA_ONLY])
