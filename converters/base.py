@@ -25,17 +25,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from edgekit.manifest import Latency, Parity, TensorSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from converters.parity import ParityChecker
     from converters.registry import TargetSpec
     from edgekit.profiles import DeviceProfile
 
-Feeds = dict[str, np.ndarray]
-Predict = Callable[[Feeds], dict[str, np.ndarray]]
+# numpy is only named here, never loaded: importing the registry (profile validation, --help) stays light.
+Feeds = dict[str, "np.ndarray"]
+Predict = Callable[[Feeds], dict[str, "np.ndarray"]]
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ import logging
 import platform
 from typing import Any
 
-import numpy as np
-
 from converters.base import BuiltArtifact, ConvertContext
 from converters.registry import TargetSpec, register_target
 from edgekit.errors import ConversionError
@@ -64,6 +62,8 @@ def convert(ctx: ConvertContext, spec: TargetSpec) -> BuiltArtifact:
             return tuple(out[n] for n in out_names)
 
     ctx.progress(f"{spec.id}: exporting at {dict(plan.shapes)} and converting with coremltools {ct.__version__}")
+    import numpy as np
+
     kwargs: dict[str, Any] = dict(
         inputs=[ct.TensorType(name=n, shape=plan.shapes[n], dtype=np.dtype(core_dtypes[n]).type) for n in in_names],
         outputs=[ct.TensorType(name=n, dtype=np.float32) for n in out_names],

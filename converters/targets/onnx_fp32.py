@@ -12,7 +12,6 @@ import shutil
 from pathlib import Path
 
 from converters.base import BuiltArtifact, ConvertContext
-from converters.parity import describe
 from converters.registry import TargetSpec, register_target
 from converters.toolrun import one_line, tool_scope
 from edgekit.errors import ConversionError, missing_extra
@@ -59,6 +58,7 @@ def convert(ctx: ConvertContext, spec: TargetSpec) -> BuiltArtifact:
         import onnxruntime  # noqa: F401
     except ImportError as err:
         raise missing_extra("onnxruntime", "convert") from err
+    from converters.parity import describe
     src, dst = ctx.source.onnx_path, ctx.artifact_path(spec)
     if ctx.source.metadata.get("external_data"):
         shutil.copy2(src, dst)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from converters.base import BuiltArtifact, ConvertContext
-from converters.parity import describe
 from converters.registry import TargetSpec, register_target
 from converters.toolrun import one_line, tool_scope
 from edgekit.checksums import size_of
@@ -51,6 +50,7 @@ def _convert(ctx: ConvertContext, spec: TargetSpec) -> BuiltArtifact:
         import onnxruntime.quantization  # noqa: F401
     except ImportError as err:
         raise missing_extra("onnxruntime", "convert") from err
+    from converters.parity import describe
     from converters.quantize import ort_quant, recovery
     from converters.quantize.fakequant import find_candidates
     from converters.quantize.ort_sim import OrtSimulator

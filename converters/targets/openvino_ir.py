@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from converters.base import BuiltArtifact, ConvertContext
-from converters.parity import describe
 from converters.registry import TargetSpec, register_target
 from converters.toolrun import one_line, tool_scope
 from edgekit.checksums import size_of
@@ -72,6 +71,7 @@ def _int8(ctx: ConvertContext, spec: TargetSpec, model: Any, xml: Path) -> Built
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters
     from openvino._offline_transformations import compress_quantize_weights_transformation
 
+    from converters.parity import describe
     from converters.quantize import recovery
     from converters.quantize.ov_sim import OvSimulator
 

@@ -16,8 +16,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from converters.base import BuiltArtifact, ConvertContext
 from converters.registry import TargetSpec, register_target
 from edgekit.errors import ConversionError
@@ -141,6 +139,8 @@ def _quant_details(precision: str, mode: str | None, io: dict[str, Any]) -> dict
 
 def _calibration_npz(ctx: ConvertContext, plan: Any, path: Path) -> Path:
     """Calibration feeds padded/split to the plan's fixed shape, as ``<i>/<input>`` arrays."""
+    import numpy as np
+
     from converters import fixed_shape
 
     seq_axes = fixed_shape.sequence_axes(ctx.source)

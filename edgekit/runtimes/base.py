@@ -6,11 +6,12 @@ import importlib
 import importlib.util
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, Protocol
 
 from edgekit.errors import NotAvailableError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # runtime id (as in the target registry) -> (module under edgekit.runtimes, import name that must exist, pip extra)
 RUNTIME_MODULES: dict[str, tuple[str, str, str]] = {

@@ -37,6 +37,15 @@ def test_help_imports_nothing_heavy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+def test_loading_profiles_imports_nothing_heavy() -> None:
+    """Profile validation reads the target registry; converter modules load numpy and friends only in bodies."""
+    code = ("import sys; from edgekit.profiles import shipped_profiles; shipped_profiles(); "
+            "print([m for m in ('numpy', 'torch', 'onnx', 'onnxruntime', 'openvino', 'jsonschema') "
+            "if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_no_command_prints_help_and_exits_2() -> None:
     proc = run_edgekit()
     assert proc.returncode == 2
